@@ -34,8 +34,12 @@ end
 local function show_config(config)
   local ls, of = config.lingering_subscribe, config.origin_fallback
   if ls then
-    say("  lingering_subscribe: enabled=%s max_timeout_ms=%s",
-        tostring(ls.enabled), tostring(ls.max_timeout_ms))
+    local ceiling = ""
+    if ls.max_timeout_ms then
+      ceiling = " max_timeout_ms=" .. ls.max_timeout_ms
+    end
+    say("  lingering_subscribe: enabled=%s%s", tostring(ls.enabled),
+        ceiling)
   end
   if of then
     local urls = {}

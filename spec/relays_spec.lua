@@ -108,6 +108,24 @@ describe("relays", function()
       assert.equal("cloudflare.Relay", getmetatable(relay).__name)
     end)
 
+    it("describes the relay and its config in tostring", function()
+      local created = assert(relays:create { name = "shown" })
+      local relay = assert(relays:get(created.uid))
+      local text = tostring(relay)
+      assert.matches("^cloudflare.Relay uid=" .. created.uid, text)
+      assert.matches('name="shown"', text, 1, true)
+      assert.matches("lingering_subscribe=on/30000ms", text, 1, true)
+      assert.matches("origin_fallback=off (0 origins)", text, 1, true)
+      local config = relay.config
+      assert.equal("cloudflare.LingeringSubscribe enabled=true " ..
+                   "max_timeout_ms=30000",
+                   tostring(config.lingering_subscribe))
+      assert.equal("cloudflare.OriginFallback enabled=false origins=0",
+                   tostring(config.origin_fallback))
+      assert.equal("cloudflare.Origins []",
+                   tostring(config.origin_fallback.origins))
+    end)
+
     it("leaves status absent until the relay connects", function()
       local created = assert(relays:create { name = "status" })
       local relay = assert(relays:get(created.uid))
