@@ -54,6 +54,7 @@ describe("errors", function()
       assert.equal("AuthenticationError", err.name)
       assert.equal(401, err.status)
       assert.equal(10000, err.code)
+      assert.matches("check the API token", err.message, 1, true)
       cf:close()
     end)
 
@@ -63,6 +64,8 @@ describe("errors", function()
       local _, err = cf.moq.relays:list { account_id = OTHER_ACCOUNT }
       assert.equal("PermissionDeniedError", err.name)
       assert.equal(403, err.status)
+      assert.matches("may access account " .. OTHER_ACCOUNT, err.message, 1,
+                     true)
       cf:close()
     end)
 
@@ -220,7 +223,10 @@ describe("errors", function()
       local cf = client()
       local _, err = cf.moq.relays:get(UID)
       local text = tostring(err)
-      assert.matches("^NotFoundError: HTTP 404", text)
+      assert.matches("^NotFoundError: HTTP 404: ", text)
+      -- The code shows once, in brackets after its message.
+      assert.matches("(" .. err.code .. ")", text, 1, true)
+      assert.is_nil(text:find("code " .. err.code, 1, true))
       assert.matches("(GET /accounts/" .. ACCOUNT .. "/moq/relays/" .. UID,
                      text, 1, true)
       assert.is_nil(text:find("\n"))

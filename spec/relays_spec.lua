@@ -115,7 +115,7 @@ describe("relays", function()
       assert.matches("^cloudflare.Relay uid=" .. created.uid, text)
       assert.matches('name="shown"', text, 1, true)
       assert.matches("lingering_subscribe=on/30000ms", text, 1, true)
-      assert.matches("origin_fallback=off (0 origins)", text, 1, true)
+      assert.matches("origin_fallback=off (origins: 0)", text, 1, true)
       local config = relay.config
       assert.equal("cloudflare.LingeringSubscribe enabled=true " ..
                    "max_timeout_ms=30000",
@@ -392,7 +392,7 @@ describe("relays", function()
     it("describes the page in tostring", function()
       create_named { "shown" }
       local page = assert(relays:list())
-      assert.matches("cloudflare.RelayPage (1 relays", tostring(page), 1,
+      assert.matches("cloudflare.RelayPage (relays: 1", tostring(page), 1,
                      true)
     end)
   end)

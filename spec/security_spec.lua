@@ -191,6 +191,20 @@ describe("secrets", function()
     cf:close()
   end)
 
+  it("redacts a secret used as an id from the error", function()
+    local cf = cloudflare.new { api_token = API_TOKEN, account_id = ACCOUNT,
+                                base_url = emu.url }
+    local created = assert(cf.moq.relays:create { name = "id leak" })
+    for _, id in ipairs { API_TOKEN, created.token_subscribe } do
+      local _, err = cf.moq.relays:get(id)
+      assert.equal("NotFoundError", err.name)
+      assert.is_nil(tostring(err):find(id, 1, true))
+      assert.is_nil(err.path:find(id, 1, true))
+      assert.matches("[REDACTED]", err.path, 1, true)
+    end
+    cf:close()
+  end)
+
   it("keeps traversal ids on the relay endpoint", function()
     local cf = cloudflare.new { api_token = API_TOKEN, account_id = ACCOUNT,
                                 base_url = emu.url }

@@ -150,8 +150,11 @@ function M.new(opts)
   for key, value in pairs(opts) do
     local expected = OPTIONS[key]
     if not expected then
-      error(string.format("cloudflare.new: unknown option %q", tostring(key)),
-            2)
+      local names = {}
+      for name in pairs(OPTIONS) do names[#names + 1] = name end
+      table.sort(names)
+      error(string.format("cloudflare.new: unknown option %q (known: %s)",
+                          tostring(key), table.concat(names, ", ")), 2)
     end
     if type(value) ~= expected then
       error(string.format("cloudflare.new: option %s must be a %s, got %s",
@@ -338,6 +341,8 @@ end
 -- Remove known secrets from an error before it reaches the caller.
 function Client:_redact_error(err)
   err.message = self:redact(err.message)
+  -- An id that happens to be a secret must not show in the path either.
+  err.path = self:redact(err.path)
   self:_redact_deep(err.errors)
   self:_redact_deep(err.messages)
   return err
@@ -482,6 +487,12 @@ function Client:_decode(resp, op, fields)
     end
     if status >= 200 and status < 300 then
       message = message .. " (HTTP " .. status .. " with success: false)"
+    elseif status == 401 then
+      message = message .. "; check the API token (api_token or " ..
+        "CLOUDFLARE_API_TOKEN) or the api_key and email pair"
+    elseif status == 403 then
+      message = message .. "; check that the credentials may access " ..
+        "account " .. tostring(op.account_id)
     end
     return nil, errors.new(name, self:redact(message), fields)
   end

@@ -40,7 +40,10 @@ function Error:__tostring()
   local parts = { self.name, ": " }
   if self.status then
     parts[#parts + 1] = "HTTP " .. self.status
-    if self.code then
+    -- The message names each error code in brackets already.
+    local message = tostring(self.message)
+    if self.code and not message:find("(" .. tostring(self.code) .. ")", 1,
+                                      true) then
       parts[#parts + 1] = ", code " .. self.code
     end
     parts[#parts + 1] = ": "

@@ -69,7 +69,7 @@ local function describe_config(config)
   local of = config.origin_fallback
   if type(of) == "table" then
     local count = type(of.origins) == "table" and #of.origins or 0
-    parts[#parts + 1] = string.format("origin_fallback=%s (%d origins)",
+    parts[#parts + 1] = string.format("origin_fallback=%s (origins: %d)",
       of.enabled and "on" or "off", count)
   end
   return table.concat(parts, " ")

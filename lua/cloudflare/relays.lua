@@ -58,7 +58,7 @@ end
 
 function Page:__tostring()
   local info = rawget(self, "result_info") or {}
-  return string.format("cloudflare.RelayPage (%d relays, count=%s, " ..
+  return string.format("cloudflare.RelayPage (relays: %d, count=%s, " ..
                        "total=%s; methods: next_page)", #self,
                        tostring(info.count), tostring(info.total))
 end

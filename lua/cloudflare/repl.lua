@@ -57,6 +57,7 @@ Helpers:
   relays:ensure { name = ..., config = ... }  returns relay, action
 
 Client and module:
+  cf:batch(calls, { concurrency = 8 })   calls: functions of a client
   cf:rate_limit_status()  cf:close()
   cloudflare.new(opts)  cloudflare.mask(token)
   cloudflare.time.parse(text)  cloudflare.time.format(epoch)
