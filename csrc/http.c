@@ -40,6 +40,11 @@ typedef struct {
   /* Settings kept from session(): each request starts from a reset handle. */
   cf_http_config config;
   long requests;
+  /* Set while request runs. A finalizer that closes the session in the
+     meantime (any Lua allocation can run one) only sets close_pending,
+     and the release happens once request is done with the buffers. */
+  int busy;
+  int close_pending;
 } session;
 
 static void buffer_reset(cf_buffer *b, size_t limit) {
@@ -214,6 +219,7 @@ static int has_forbidden_byte(const char *p, size_t len) {
 /* Seconds from a request field, as milliseconds; 0 means "no limit". */
 static long field_ms(lua_State *L, int req, const char *key, long dflt) {
   lua_Number n;
+  long ms;
 
   lua_getfield(L, req, key);
   if (lua_isnil(L, -1)) {
@@ -223,9 +229,13 @@ static long field_ms(lua_State *L, int req, const char *key, long dflt) {
   n = lua_tonumber(L, -1);
   lua_pop(L, 1);
   if (!(n > 0 && n < 86400.0 * 365))
-    luaL_error(L, "request field '%s' must be a positive number of seconds",
-               key);
-  return (long)(n * 1000 + 0.5);
+    luaL_error(L, "request field '%s' must be a positive number", key);
+  /* Round up: libcurl reads 0 ms as "no limit", so a positive value
+     below half a millisecond must not become 0. */
+  ms = (long)(n * 1000);
+  if ((lua_Number)ms < n * 1000)
+    ms++;
+  return ms;
 }
 
 static void append_header(lua_State *L, cf_transfer *t, const char *line) {
@@ -561,16 +571,14 @@ static int push_failure(lua_State *L, cf_transfer *t, const char *kind,
  * ends. The fields of req are those of cf_transfer_prepare. Returns the
  * response table, or nil and an error table.
  */
-static int l_request(lua_State *L) {
-  session *s = check_session(L, 1);
+static int request_protected(lua_State *L) {
+  session *s = lua_touserdata(L, 1);
   cf_transfer *t = &s->transfer;
   CURLcode rc;
 
-  luaL_checktype(L, 2, LUA_TTABLE);
-  if (t->easy == NULL)
-    return push_failure(L, t, "closed", "the session is closed");
-
   cf_transfer_prepare(L, t, &s->config, 2);
+  if (s->close_pending)
+    return push_failure(L, t, "closed", "the session was closed");
 
   s->requests++;
   rc = curl_easy_perform(t->easy);
@@ -582,8 +590,43 @@ static int l_request(lua_State *L) {
   return 2;
 }
 
+static int l_request(lua_State *L) {
+  session *s = check_session(L, 1);
+  int base, status;
+
+  luaL_checktype(L, 2, LUA_TTABLE);
+  if (s->transfer.easy == NULL)
+    return push_failure(L, &s->transfer, "closed", "the session is closed");
+  if (s->busy)
+    return luaL_error(L, "session:request called while a request of the "
+                      "same session runs (from a finalizer?)");
+
+  /* Run under lua_pcall, so that busy is cleared and a deferred close is
+     done on every path, errors included. */
+  lua_settop(L, 2);
+  base = lua_gettop(L);
+  lua_pushcfunction(L, request_protected);
+  lua_pushvalue(L, 1);
+  lua_pushvalue(L, 2);
+  s->busy = 1;
+  status = lua_pcall(L, 2, LUA_MULTRET, 0);
+  s->busy = 0;
+  if (s->close_pending) {
+    s->close_pending = 0;
+    session_release(s);
+  }
+  if (status != 0)
+    return lua_error(L);
+  return lua_gettop(L) - base;
+}
+
 static int l_close(lua_State *L) {
-  session_release(check_session(L, 1));
+  session *s = check_session(L, 1);
+
+  if (s->busy)
+    s->close_pending = 1;
+  else
+    session_release(s);
   return 0;
 }
 

@@ -63,6 +63,11 @@ typedef struct {
   long finished;
   long max_connections;   /* 0: no cap */
   lua_Integer last_id;
+  /* Set while add or poll runs. A finalizer that closes the multi in the
+     meantime (any Lua allocation can run one) only sets close_pending,
+     and the release happens once they are done with the slots. */
+  int busy;
+  int close_pending;
 } multi;
 
 static multi *check_multi(lua_State *L, int idx) {
@@ -195,8 +200,8 @@ static slot *idle_slot(lua_State *L, multi *m) {
  * within this multi. Returns nil and an error table when the multi is
  * closed or libcurl rejects the transfer, and raises for a malformed req.
  */
-static int l_add(lua_State *L) {
-  multi *m = check_multi(L, 1);
+static int add_protected(lua_State *L) {
+  multi *m = lua_touserdata(L, 1);
   cf_transfer none;
   CURLMcode mc;
   slot *s;
@@ -211,6 +216,12 @@ static int l_add(lua_State *L) {
 
   s = idle_slot(L, m);
   cf_transfer_prepare(L, &s->transfer, &m->config, 2);
+  if (m->close_pending) {
+    lua_pushnil(L);
+    cf_transfer_push_error(L, &s->transfer, "closed", "the multi was closed",
+                           0);
+    return 2;
+  }
   curl_easy_setopt(s->transfer.easy, CURLOPT_PRIVATE, (void *)s);
 
   mc = curl_multi_add_handle(m->handle, s->transfer.easy);
@@ -298,8 +309,8 @@ static void push_done(lua_State *L, multi *m) {
  * once when nothing is pending, so it cannot serve as a sleep. Raises
  * when libcurl's multi interface itself fails (out of memory).
  */
-static int l_poll(lua_State *L) {
-  multi *m = check_multi(L, 1);
+static int poll_protected(lua_State *L) {
+  multi *m = lua_touserdata(L, 1);
   lua_Number max_wait = luaL_optnumber(L, 2, 0);
   double deadline;
 
@@ -339,6 +350,46 @@ static int l_poll(lua_State *L) {
   return 1;
 }
 
+/*
+ * Run fn(m, args...) under lua_pcall with m marked busy, then do a close
+ * deferred by a finalizer, and re-raise any error.
+ */
+static int run_busy(lua_State *L, lua_CFunction fn, const char *name) {
+  multi *m = check_multi(L, 1);
+  int nargs = lua_gettop(L);
+  int status, i;
+
+  if (m->busy)
+    return luaL_error(L, "multi:%s called while add or poll of the same "
+                      "multi runs (from a finalizer?)", name);
+  lua_pushcfunction(L, fn);
+  lua_pushlightuserdata(L, m);
+  for (i = 2; i <= nargs; i++)
+    lua_pushvalue(L, i);
+  m->busy = 1;
+  status = lua_pcall(L, nargs, LUA_MULTRET, 0);
+  m->busy = 0;
+  if (m->close_pending) {
+    m->close_pending = 0;
+    multi_release(m);
+  }
+  if (status != 0)
+    return lua_error(L);
+  return lua_gettop(L) - nargs;
+}
+
+static int l_add(lua_State *L) {
+  luaL_checktype(L, 2, LUA_TTABLE);
+  lua_settop(L, 2);
+  return run_busy(L, add_protected, "add");
+}
+
+static int l_poll(lua_State *L) {
+  luaL_optnumber(L, 2, 0);
+  lua_settop(L, 2);
+  return run_busy(L, poll_protected, "poll");
+}
+
 /* multi:pending() returns the number of transfers added and not yet
    returned by poll. */
 static int l_pending(lua_State *L) {
@@ -351,7 +402,12 @@ static int l_pending(lua_State *L) {
 /* multi:close() aborts the transfers in flight and frees the handles and
    connections. Idempotent; also __gc and __close. */
 static int l_close(lua_State *L) {
-  multi_release(check_multi(L, 1));
+  multi *m = check_multi(L, 1);
+
+  if (m->busy)
+    m->close_pending = 1;
+  else
+    multi_release(m);
   return 0;
 }
 

@@ -559,6 +559,9 @@ describe("moq-emulator", function()
     local cases = {
       { "invalid JSON", "{", 10001 },
       { "an empty body", "", 10001 },
+      { "a name that is not UTF-8", '{"name":"\255\254"}', 10001 },
+      { "an overlong UTF-8 name", '{"name":"\192\175"}', 10001 },
+      { "a surrogate in UTF-8", '{"name":"\237\160\128"}', 10001 },
       { "an array body", "[]", 10002 },
       { "a string body", '"x"', 10002 },
       { "a null body", "null", 10002 },

@@ -176,6 +176,72 @@ describe("pagination", function()
     assert.equal(2, #emu:journal())
   end)
 
+  it("stops with an error when the server caps a run of ties", function()
+    -- A stand-in transport for a server that returns at most 10 relays
+    -- per page, whatever per_page asks, with 30 sharing one timestamp.
+    local stored = {}
+    for i = 1, 34 do
+      local created = i <= 30 and "2026-01-01T00:00:00Z"
+        or string.format("2026-01-01T00:00:%02dZ", i - 30)
+      stored[i] = string.format('{"uid":"u%02d","name":"n","created":"%s",' ..
+                                '"modified":"%s"}', i, created, created)
+    end
+    local transport = {
+      close = function() end,
+      request = function(_, request)
+        local after = request.url:match("created_after=([^&]+)")
+        after = after and after:gsub("%%(%x%x)", function(h)
+          return string.char(tonumber(h, 16))
+        end)
+        local items = {}
+        for i = 1, #stored do
+          local created = stored[i]:match('"created":"([^"]+)"')
+          if not after
+              or cloudflare.time.compare(created, after) > 0 then
+            items[#items + 1] = stored[i]
+          end
+        end
+        local page = { table.unpack(items, 1, math.min(10, #items)) }
+        return {
+          status = 200, headers = { ["content-type"] = "application/json" },
+          body = '{"success":true,"errors":[],"messages":[],"result":[' ..
+            table.concat(page, ",") .. '],"result_info":{"count":' ..
+            #page .. ',"total":' .. #items .. '}}',
+        }
+      end,
+    }
+    local capped = cloudflare.new { api_token = "t", account_id = ACCOUNT,
+                                    base_url = "http://127.0.0.1:1/v4",
+                                    transport = transport }
+    local yielded, failure = 0, nil
+    for relay, err in capped.moq.relays:each { asc = true } do
+      if relay then
+        yielded = yielded + 1
+      else
+        failure = err
+      end
+    end
+    assert.equal(10, yielded)
+    assert.is_table(failure)
+    assert.matches("than the server returns in one page", failure.message,
+                   1, true)
+  end)
+
+  it("reports a bad max_items as an error", function()
+    for _, bad in ipairs { 0, "5", 2.5 } do
+      local results = {}
+      for relay, err in relays:each { max_items = bad } do
+        results[#results + 1] = { relay, err }
+      end
+      assert.equal(1, #results)
+      assert.is_false(results[1][1])
+      assert.equal("max_items", results[1][2].field)
+      local all, err = relays:all { max_items = bad }
+      assert.is_nil(all)
+      assert.equal("ValidationError", err.name)
+    end
+  end)
+
   it("surfaces an error in the loop", function()
     seed_ties(emu, 6, { 1 })
     local calls = 0
@@ -277,6 +343,17 @@ describe("pagination", function()
       for _, entry in ipairs(emu:journal()) do
         assert.equal("GET", entry.method)
       end
+    end)
+
+    it("clears origins when asked for an empty list", function()
+      assert(relays:ensure { name = "edge", config = config })
+      local cleared = { lingering_subscribe = { enabled = false },
+                        origin_fallback = { enabled = false, origins = {} } }
+      local relay, action = relays:ensure { name = "edge", config = cleared }
+      assert.equal("updated", action)
+      assert.equal(0, #relay.config.origin_fallback.origins)
+      local _, again = relays:ensure { name = "edge", config = cleared }
+      assert.equal("unchanged", again)
     end)
 
     it("refuses to guess between two relays", function()

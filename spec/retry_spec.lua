@@ -234,6 +234,43 @@ describe("retries", function()
       assert.equal("acted", page[1].name)
     end)
 
+    it("ignore x-should-retry true on a create", function()
+      local response = envelope_failure(500)
+      response.after = true
+      response.headers["x-should-retry"] = "true"
+      emu:faults("create", { response })
+      local relay, err = cf.moq.relays:create { name = "asked twice" }
+      assert.is_nil(relay)
+      assert.is_true(err.outcome_unknown)
+      assert.equal(1, count(emu:journal(), "POST"))
+      assert.equal(1, #assert(cf.moq.relays:list()))
+    end)
+
+    it("ignore x-should-retry true on a rotate", function()
+      local created = assert(cf.moq.relays:create { name = "rotate once" })
+      emu:clear_journal()
+      local response = envelope_failure(409)
+      response.after = true
+      response.headers["x-should-retry"] = "true"
+      emu:faults("rotate", { response })
+      local _, err = cf.moq.relays.tokens:rotate(created.uid,
+                                                 { type = "subscribe" })
+      assert.equal("ConflictError", err.name)
+      assert.equal(1, count(emu:journal(), "POST"))
+    end)
+
+    it("report an unknown outcome for an unreadable 2xx", function()
+      emu:faults("create", { { after = true, status = 200,
+                               headers = { ["Content-Type"] =
+                                 "application/json" },
+                               body = '{"success":tr' } })
+      local relay, err = cf.moq.relays:create { name = "unreadable" }
+      assert.is_nil(relay)
+      assert.equal("ResponseDecodeError", err.name)
+      assert.is_true(err.outcome_unknown)
+      assert.equal(1, count(emu:journal(), "POST"))
+    end)
+
     it("never re-send a create after a 409", function()
       emu:faults("create", { envelope_failure(409) })
       local _, err = cf.moq.relays:create { name = "conflict" }

@@ -205,6 +205,30 @@ describe("secrets", function()
     cf:close()
   end)
 
+  it("redacts a secret echoed in cf-ray, code or excerpt", function()
+    local cf = cloudflare.new { api_token = API_TOKEN, account_id = ACCOUNT,
+                                base_url = emu.url, max_retries = 0 }
+    emu:faults("list", {
+      { status = 400, headers = { ["Content-Type"] = "application/json",
+                                  ["cf-ray"] = API_TOKEN },
+        body = '{"success":false,"errors":[{"code":"' .. API_TOKEN ..
+               '","message":"m"}],"messages":[]}' },
+      -- The token starts just before the 120-character cut, split by a
+      -- tag, so a cut or a tag must not leave a readable prefix.
+      { status = 502, headers = { ["Content-Type"] = "text/html" },
+        body = string.rep("x", 110) .. " " .. API_TOKEN:sub(1, 10) ..
+               "<b></b>" .. API_TOKEN:sub(11) },
+    })
+    for _ = 1, 2 do
+      local _, err = cf.moq.relays:list()
+      local text = tostring(err)
+      assert.is_nil(text:find(API_TOKEN:sub(1, 8), 1, true), text)
+      assert.is_nil(tostring(err.ray_id):find(API_TOKEN, 1, true))
+      assert.is_nil(tostring(err.code):find(API_TOKEN, 1, true))
+    end
+    cf:close()
+  end)
+
   it("keeps traversal ids on the relay endpoint", function()
     local cf = cloudflare.new { api_token = API_TOKEN, account_id = ACCOUNT,
                                 base_url = emu.url }

@@ -341,8 +341,11 @@ end
 -- Remove known secrets from an error before it reaches the caller.
 function Client:_redact_error(err)
   err.message = self:redact(err.message)
-  -- An id that happens to be a secret must not show in the path either.
+  -- An id that happens to be a secret must not show in the path either,
+  -- and a server can echo anything into cf-ray or an error code.
   err.path = self:redact(err.path)
+  err.ray_id = self:redact(err.ray_id)
+  err.code = self:redact(err.code)
   self:_redact_deep(err.errors)
   self:_redact_deep(err.messages)
   return err
@@ -390,8 +393,12 @@ end
 
 -- A short, single-line excerpt of a body that is not the API's JSON:
 -- tags dropped, whitespace collapsed, at most 120 characters.
-local function excerpt(body)
-  local text = body:sub(1, 4096):gsub("<[^>]*>", " "):gsub("%s+", " ")
+local function excerpt(body, redact)
+  redact = redact or function(text) return text end
+  -- Tags go without a trace, so that one inside a secret cannot hide
+  -- the secret from the second redaction.
+  local text = redact(body):sub(1, 4096):gsub("<[^>]*>", "")
+  text = redact(text:gsub("%s+", " "))
   text = text:gsub("^ ", ""):gsub(" $", "")
   text = text:gsub("[^\32-\126]", "?")
   if #text > 120 then
@@ -437,6 +444,9 @@ end
 
 -- Turn a transport response into the result, or nil and an error.
 function Client:_decode(resp, op, fields)
+  local function redact(text)
+    return self:redact(text)
+  end
   fields.status = resp.status
   fields.ray_id = header(resp, "cf-ray")
   local status, body = resp.status, resp.body or ""
@@ -451,14 +461,14 @@ function Client:_decode(resp, op, fields)
     local location = header(resp, "location") or "nowhere"
     return nil, errors.new("APIStatusError", string.format(
       "HTTP %d redirect to %s was not followed", status,
-      excerpt(location)), fields)
+      excerpt(location, redact)), fields)
   end
 
   local decoded, decode_err
   if content_type == "" or content_type:lower():find("json", 1, true) then
     decoded, decode_err = core.json_decode(body)
   else
-    decode_err = "content type " .. excerpt(content_type) ..
+    decode_err = "content type " .. excerpt(content_type, redact) ..
       " is not application/json"
   end
   if decoded == nil or type(decoded) ~= "table"
@@ -467,10 +477,10 @@ function Client:_decode(resp, op, fields)
     if status >= 200 and status < 300 then
       return nil, errors.new("ResponseDecodeError", string.format(
         "unexpected HTTP %d response: %s: %s", status, what,
-        excerpt(body)), fields)
+        excerpt(body, redact)), fields)
     end
     return nil, errors.new(errors.name_for_status(status), string.format(
-      "unexpected response: %s: %s", what, excerpt(body)), fields)
+      "unexpected response: %s: %s", what, excerpt(body, redact)), fields)
   end
 
   fields.errors = as_list(decoded.errors)
@@ -675,6 +685,16 @@ function Client:_call(op, call_opts)
     local retry, unknown = policy.should_retry(outcome, op.idempotent)
     if failure.name == "ValidationError" then
       retry = false
+    end
+    -- A create or rotate whose request went out and got no definite
+    -- refusal back (an unreadable 2xx, a body over the cap, a transport
+    -- failure after sending) may have taken effect.
+    if not op.idempotent and not unknown and not retry then
+      if outcome.status then
+        unknown = outcome.status >= 200 and outcome.status < 300
+      else
+        unknown = outcome.request_sent == true
+      end
     end
     if unknown then
       failure.outcome_unknown = true

@@ -7,7 +7,9 @@ local validate = require "cloudflare.validate"
 
 local M = {}
 
--- True when every field set in `want` has the same value in `have`.
+-- True when every field set in `want` has the same value in `have`. A
+-- list (origins) must match in length too, so that an empty list asks
+-- to clear a non-empty one.
 local function covers(have, want)
   if type(want) ~= "table" then
     return have == want
@@ -15,7 +17,9 @@ local function covers(have, want)
   if type(have) ~= "table" then
     return false
   end
-  if #want ~= #have and #want > 0 then
+  local is_list = getmetatable(have) == models.Origins or #have > 0
+    or #want > 0
+  if is_list and #want ~= #have then
     return false
   end
   for key, value in pairs(want) do

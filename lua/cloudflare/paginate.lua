@@ -206,6 +206,16 @@ function M.next_page(page)
     end
     local per_page = params.per_page or #raw
     if #raw < per_page then
+      -- A short page of relays already returned is the end, unless
+      -- result_info says more remain: then the server caps the page
+      -- below the run of equal timestamps and no cursor gets past it.
+      local info = rawget(fetched, "result_info") or {}
+      if info.total and info.count and info.total > info.count then
+        return nil, errors.new("APIStatusError", string.format(
+          "pagination stopped: more relays share created %s than the " ..
+          "server returns in one page (%d), so no cursor can get past " ..
+          "them", boundary, #raw))
+      end
       return nil
     end
     if per_page >= M.MAX_PER_PAGE then
@@ -258,7 +268,11 @@ end
 --- Iterate over every relay across pages, honouring `max_items`. A
 -- failure yields `false, err` once and ends the loop.
 function M.each(relays, params, opts)
-  local _, max_items = split_params(params)
+  local list_params, max_items = split_params(params)
+  if not list_params then
+    -- The error comes out of the first step of pages below.
+    max_items = nil
+  end
   local next_page = M.pages(relays, params, opts)
   local page, index, yielded = nil, 0, 0
   local finished = false

@@ -88,12 +88,15 @@ local RETRY_STATUS = { [408] = true, [409] = true, [429] = true }
 function M.should_retry(outcome, idempotent)
   if outcome.status then
     local header = outcome.headers and outcome.headers["x-should-retry"]
-    if header == "true" then
-      return true
-    elseif header == "false" then
-      return false, not idempotent and outcome.status >= 500
-    end
     local status = outcome.status
+    -- The header overrides the status rule for idempotent requests only:
+    -- a server that acted on a create and then asks for a retry would
+    -- get a second relay.
+    if idempotent and header == "true" then
+      return true
+    elseif idempotent and header == "false" then
+      return false
+    end
     local retryable = RETRY_STATUS[status] or status >= 500
     if idempotent then
       return retryable and true or false

@@ -367,12 +367,56 @@ function Decoder:read_value(depth)
   return self:read_literal()
 end
 
+-- Returns the byte offset of the first byte that is not part of a valid
+-- UTF-8 sequence (RFC 3629: no overlongs, surrogates or values above
+-- U+10FFFF), or nil when the whole text is valid.
+local function invalid_utf8_at(text)
+  local pos, len = 1, #text
+  local byte = string.byte
+  while pos <= len do
+    local c = byte(text, pos)
+    local need, min
+    if c < 0x80 then
+      need = 0
+    elseif c >= 0xC2 and c <= 0xDF then
+      need, min = 1, 0x80
+    elseif c >= 0xE0 and c <= 0xEF then
+      need, min = 2, 0x800
+    elseif c >= 0xF0 and c <= 0xF4 then
+      need, min = 3, 0x10000
+    else
+      return pos
+    end
+    if need > 0 then
+      local value = c % (2 ^ (6 - need))
+      for i = 1, need do
+        local continuation = byte(text, pos + i)
+        if not continuation or continuation < 0x80 or continuation > 0xBF then
+          return pos
+        end
+        value = value * 64 + continuation % 64
+      end
+      if value < min or value > 0x10FFFF
+          or (value >= 0xD800 and value <= 0xDFFF) then
+        return pos
+      end
+    end
+    pos = pos + need + 1
+  end
+  return nil
+end
+
 --- Decodes JSON text.
 -- Returns the value, or nil and a message naming the byte offset of the
--- first error. A duplicate object key keeps its last value.
+-- first error. A duplicate object key keeps its last value. Text that is
+-- not valid UTF-8 is invalid JSON (RFC 8259, section 8.1).
 function json.decode(text)
   if type(text) ~= "string" then
     return nil, "no JSON text"
+  end
+  local bad = invalid_utf8_at(text)
+  if bad then
+    return nil, "invalid UTF-8 at byte " .. bad
   end
   local decoder = setmetatable({ text = text, pos = 1 }, Decoder)
   local ok, value = pcall(function()
