@@ -372,7 +372,6 @@ end
 -- U+10FFFF), or nil when the whole text is valid.
 local function invalid_utf8_at(text)
   local pos, len = 1, #text
-  local byte = string.byte
   while pos <= len do
     local c = byte(text, pos)
     local need, min
