@@ -10,7 +10,11 @@ run_packages=(lua-cjson lua-socket)
 emulator_packages=(nginx-light libnginx-mod-http-lua curl)
 # gcc brings binutils (nm) and the AddressSanitizer and
 # UndefinedBehaviorSanitizer runtimes (libasan8, libubsan1 on Debian 12).
-test_packages=(lua-busted lua-check luarocks openssl lua-ldoc)
+# liblua5.1-0-dev and libluajit2-5.1-dev check that the core compiles for
+# OpenResty; libluajit-5.1-dev would replace nginx's LuaJIT, so it is not
+# used.
+test_packages=(lua-busted lua-check luarocks openssl lua-ldoc
+  liblua5.1-0-dev libluajit2-5.1-dev)
 
 usage() {
   echo "usage: $0 [build|demo|test|valgrind]" >&2

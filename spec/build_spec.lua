@@ -114,3 +114,25 @@ describe("core library", function()
     assert.same({ "luaopen_cloudflare_core" }, exported)
   end)
 end)
+
+-- The core is meant to load in OpenResty too, so it must compile against
+-- Lua 5.1 and LuaJIT 2.1 headers, warning-free, as well as 5.4's.
+describe("C core headers", function()
+  local headers = {
+    ["Lua 5.1"] = "/usr/include/lua5.1",
+    ["LuaJIT 2.1"] = "/usr/include/luajit-2.1",
+  }
+  for label, directory in pairs(headers) do
+    it("compiles against " .. label, function()
+      for _, name in ipairs(list_files("csrc", ".c")) do
+        local command = string.format(
+          "cc -std=c99 -Wall -Wextra -Wshadow -Werror -fPIC -c -I%s " ..
+          "-o /dev/null csrc/%s 2>&1", directory, name)
+        local pipe = assert(io.popen(command))
+        local output = pipe:read("a")
+        local ok = pipe:close()
+        assert.is_true(ok, name .. ": " .. output)
+      end
+    end)
+  end
+end)
