@@ -13,8 +13,9 @@ emulator_packages=(nginx-light libnginx-mod-http-lua curl)
 # liblua5.1-0-dev and libluajit2-5.1-dev check that the core compiles for
 # OpenResty; libluajit-5.1-dev would replace nginx's LuaJIT, so it is not
 # used.
+# clang and libclang-rt-14-dev build the libFuzzer targets.
 test_packages=(lua-busted lua-check luarocks openssl lua-ldoc
-  liblua5.1-0-dev libluajit2-5.1-dev)
+  liblua5.1-0-dev libluajit2-5.1-dev clang libclang-rt-14-dev)
 
 usage() {
   echo "usage: $0 [build|demo|test|valgrind]" >&2

@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Run every check of `make test`: install the packages, build the core
 # with -Werror, run luacheck, the busted suite, the busted suite against
-# the sanitizer build, and the rockspec install check.
+# the sanitizer build, the rockspec install check and a short fuzz run.
 #
 # The last line is "N passed, N failed": one count per busted test of the
-# main run, plus one each for luacheck, the sanitizer run and the rockspec
-# check. A stage that cannot run counts as one failure. Exits 1 when
-# anything failed, 2 when packages are missing and cannot be installed.
+# main run, plus one each for luacheck, the sanitizer run, the rockspec
+# check and the fuzz run. A stage that cannot run counts as one failure.
+# Exits 1 when anything failed, 2 when packages are missing and cannot be
+# installed.
 #
-# Environment: BUSTED_TIMEOUT (seconds for the main suite, default 1200).
+# Environment: BUSTED_TIMEOUT (seconds for the main suite, default 1200)
+# and FUZZ_SECONDS (seconds per fuzz target, default 20).
 set -uo pipefail
 
 cd "$(dirname "$0")/.."
@@ -111,5 +113,11 @@ heading "rockspec install (scripts/rock.sh check)"
 rock_status=0
 scripts/rock.sh check || rock_status=$?
 record "$rock_status" rockspec
+
+heading "libFuzzer targets, ${FUZZ_SECONDS:-20} s each (make fuzz)"
+fuzz_status=0
+make --no-print-directory fuzz FUZZ_SECONDS="${FUZZ_SECONDS:-20}" ||
+  fuzz_status=$?
+record "$fuzz_status" fuzzing
 
 finish 1

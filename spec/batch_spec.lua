@@ -637,7 +637,7 @@ describe("core.multi", function()
     end, "request url contains CR, LF or NUL")
     assert.has_error(function()
       multi:add { method = "GET", url = emu.url, timeout = -1 }
-    end, "request field 'timeout' must be a positive number of seconds")
+    end, "request field 'timeout' must be a positive number")
     -- A rejected request leaves the multi usable.
     local id = multi:add(list_request())
     assert.equal(200, drain(multi)[id].response.status)

@@ -298,6 +298,18 @@ describe("client", function()
       proxied:close()
     end)
 
+    it("keeps a proxy password out of the client's fields", function()
+      local proxied = cloudflare.new {
+        api_token = "env-token", account_id = ACCOUNT, base_url = emu.url,
+        proxy = "http://user:proxy-pass-123@127.0.0.1:1", max_retries = 0 }
+      for _, value in pairs(proxied.config) do
+        assert.is_nil(tostring(value):find("proxy-pass-123", 1, true))
+      end
+      local _, err = proxied.moq.relays:list()
+      assert.is_nil(tostring(err):find("proxy-pass-123", 1, true))
+      proxied:close()
+    end)
+
     it("honours the proxy environment variables", function()
       local socket = require "socket"
       local server = assert(socket.bind("127.0.0.1", 0))

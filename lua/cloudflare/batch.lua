@@ -142,7 +142,7 @@ function Batch:multi_handle()
     self.multi = core.multi {
       user_agent = client_module.user_agent(),
       ca_file = config.ca_file,
-      proxy = config.proxy,
+      proxy = self.client._secrets.proxy(),
       verify_tls = config.verify_tls,
       max_response_bytes = config.max_response_bytes,
       max_connections = self.concurrency,

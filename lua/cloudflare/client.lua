@@ -57,12 +57,17 @@ end
 -- Credentials and the relay tokens seen are kept in upvalues of these
 -- functions, not in tables, so that no walk over a client's fields (a
 -- table dumper, a debugger's inspect) can print them.
-local function new_secret_store(api_token, api_key)
+local function new_secret_store(api_token, api_key, proxy)
   local remembered = {}
   local store = {}
 
   function store.credentials()
     return api_token, api_key
+  end
+
+  -- A proxy URL can carry a user name and password.
+  function store.proxy()
+    return proxy
   end
 
   function store.remember(value)
@@ -78,7 +83,10 @@ local function new_secret_store(api_token, api_key)
   -- Every known secret of at least 4 bytes, credentials first.
   function store.all()
     local out = {}
-    for _, secret in ipairs { api_token or "", api_key or "" } do
+    local proxy_password = proxy
+      and proxy:match("^%a[%w+.-]*://[^/@]*:([^/@]+)@")
+    for _, secret in ipairs { api_token or "", api_key or "",
+                              proxy_password or "" } do
       if #secret >= 4 then
         out[#out + 1] = secret
       end
@@ -215,15 +223,16 @@ function M.new(opts)
   self.clock = config.clock or SYSTEM_CLOCK
   self._rate = { sent = {} }
 
-  self._secrets = new_secret_store(config.api_token, config.api_key)
+  self._secrets = new_secret_store(config.api_token, config.api_key,
+                                   config.proxy)
   self.auth = config.api_token and "api_token"
     or (config.api_key and "api_key") or "none"
-  config.api_token, config.api_key = nil, nil
+  config.api_token, config.api_key, config.proxy = nil, nil, nil
   self.config = config
   self.transport = config.transport or core.session {
     user_agent = M.user_agent(),
     ca_file = config.ca_file,
-    proxy = config.proxy,
+    proxy = self._secrets.proxy(),
     verify_tls = config.verify_tls,
     max_response_bytes = config.max_response_bytes,
   }
