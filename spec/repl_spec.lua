@@ -180,7 +180,7 @@ describe("cf-repl", function()
       "relays:all { asc = true }",
     })
     assert.is_true(contains(output,
-      "cf> cloudflare.RelayPage (2 relays, count=2, total=2"), output)
+      "cf> cloudflare.RelayPage (relays: 2, count=2, total=2"), output)
     assert.is_truthy(output:find(
       "\n  %[1%] cloudflare.RelaySummary uid=%x+ name=\"listed%-1\""),
       output)
