@@ -107,7 +107,7 @@ for target in "${targets[@]}"; do
 
   if [ "$status" -ne 0 ]; then
     failed+=("$target")
-    echo "fuzz: $target failed; the end of its log:" >&2
+    echo "fuzz: $target failed. The end of its log:" >&2
     tail -n 60 "$log" >&2
     reproducer=$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$log" |
       tail -n 1)
@@ -118,7 +118,7 @@ for target in "${targets[@]}"; do
         echo "fuzz: reproducer as base64: $(base64 -w 0 "$reproducer")" >&2
       fi
     else
-      echo "fuzz: $target wrote no reproducer; see $log" >&2
+      echo "fuzz: $target wrote no reproducer. See $log" >&2
     fi
   fi
 done
