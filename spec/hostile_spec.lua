@@ -121,6 +121,14 @@ describe("hostile responses", function()
     assert_decode_error("envelope", get_with('{"result":{}}'))
   end)
 
+  it("keeps tostring on one line for a string code", function()
+    local relay, err = get_with('{"success":false,"errors":[{"code":' ..
+      '"two\\nlines","message":"m"}],"messages":[]}', 400)
+    assert.is_nil(relay)
+    assert.equal("two\nlines", err.code)
+    assert.is_nil(tostring(err):find("\n", 1, true))
+  end)
+
   it("keeps a nested error_chain", function()
     local relay, err = get_with('{"success":false,"errors":[{"code":1,' ..
       '"message":"outer","error_chain":[{"code":2,"message":"middle",' ..

@@ -37,22 +37,24 @@ local function one_line(s)
 end
 
 function Error:__tostring()
-  local parts = { self.name, ": " }
+  local parts = { one_line(self.name), ": " }
   if self.status then
-    parts[#parts + 1] = "HTTP " .. self.status
-    -- The message names each error code in brackets already.
+    parts[#parts + 1] = "HTTP " .. one_line(self.status)
+    -- The message names each error code in brackets already. A server
+    -- can send any JSON value as a code, so it is flattened too.
     local message = tostring(self.message)
     if self.code and not message:find("(" .. tostring(self.code) .. ")", 1,
                                       true) then
-      parts[#parts + 1] = ", code " .. self.code
+      parts[#parts + 1] = ", code " .. one_line(self.code)
     end
     parts[#parts + 1] = ": "
   end
   parts[#parts + 1] = one_line(self.message or "unknown error")
   if self.method and self.path then
-    parts[#parts + 1] = " (" .. self.method .. " " .. self.path
+    parts[#parts + 1] = " (" .. one_line(self.method) .. " " ..
+      one_line(self.path)
     if self.ray_id then
-      parts[#parts + 1] = ", ray " .. self.ray_id
+      parts[#parts + 1] = ", ray " .. one_line(self.ray_id)
     end
     parts[#parts + 1] = ")"
   end
