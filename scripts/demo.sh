@@ -5,6 +5,7 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
+. scripts/emulator-wait.sh
 
 scripts/deps.sh demo
 make --no-print-directory build
@@ -32,27 +33,15 @@ bin/moq-emulator --quiet --port "$port" \
   >"$work_dir/emulator.out" 2>"$work_dir/emulator.err" &
 emulator_pid=$!
 
-base_url=
-deadline=$((SECONDS + startup_timeout))
-while [ -z "$base_url" ]; do
-  base_url=$(grep -m 1 -E '^https?://' "$work_dir/emulator.out" || true)
-  if [ -n "$base_url" ]; then
-    break
-  fi
-  if ! kill -0 "$emulator_pid" 2>/dev/null; then
-    echo "demo: bin/moq-emulator exited before printing its base URL" >&2
-    cat "$work_dir/emulator.err" >&2
+wait_status=0
+base_url=$(wait_for_base_url demo "$emulator_pid" "$work_dir/emulator.out" \
+  "$work_dir/emulator.err" "$startup_timeout") || wait_status=$?
+if [ "$wait_status" -ne 0 ]; then
+  if [ "$wait_status" -eq 2 ]; then
     emulator_pid=
-    exit 1
   fi
-  if [ "$SECONDS" -ge "$deadline" ]; then
-    echo "demo: bin/moq-emulator printed no base URL within" \
-      "${startup_timeout}s" >&2
-    cat "$work_dir/emulator.err" >&2
-    exit 1
-  fi
-  sleep 0.1
-done
+  exit 1
+fi
 
 echo "demo: emulator listening at $base_url"
 
