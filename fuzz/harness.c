@@ -6,8 +6,10 @@
  * repository's lua/ and fuzz/ directories, and a check function returned
  * by the target's Lua script, fuzz/<FUZZ_TARGET>.lua. Each input is
  * passed to that function as a string. Any Lua error other than a memory
- * error is a bug in the code under test, so the harness prints it with a
- * traceback and traps, and libFuzzer saves the input.
+ * error, raised by the code under test or by a failed check, is a
+ * finding. The harness prints it with a traceback and traps, and
+ * libFuzzer saves the input. Half of the mutations come from
+ * fuzz/mutate.lua, which edits the decoded JSON tree.
  *
  * Compile-time defines: FUZZ_ROOT (absolute path of the repository) and
  * FUZZ_TARGET (the script name, e.g. "response"). The environment

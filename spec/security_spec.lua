@@ -134,6 +134,17 @@ describe("secrets", function()
     assert.matches(" ms (attempt 1)", all, 1, true)
   end)
 
+  it("redacts escaped token fields in logged bodies", function()
+    local log = require "cloudflare.log"
+    local text = log.redact_body('{"result":{"\\u0074oken":"abc",' ..
+      '"token_subscribe":"de\\"TAIL","name":"n"}}')
+    assert.is_nil(text:find("abc", 1, true))
+    assert.is_nil(text:find("TAIL", 1, true))
+    assert.matches('"name":"n"', text, 1, true)
+    assert.equal('not json "token":"[REDACTED]"',
+                 log.redact_body('not json "token":"x"'))
+  end)
+
   it("masks the global key in logs", function()
     local lines = {}
     local cf = cloudflare.new {

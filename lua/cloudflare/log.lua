@@ -5,6 +5,8 @@
 -- every line passes through the client's redaction of known secrets.
 -- @module cloudflare.log
 
+local core = require "cloudflare.core"
+
 local M = {}
 
 M.LEVELS = { debug = 10, info = 20, warn = 30, error = 40, off = 100 }
@@ -48,10 +50,34 @@ function M.redact_headers(lines)
   return out
 end
 
+-- Replace, in place, every value whose key starts with "token".
+local function redact_tree(value, depth)
+  if type(value) ~= "table" or depth > 64 then
+    return
+  end
+  for key, item in pairs(value) do
+    if type(key) == "string" and key:find("^token") then
+      value[key] = "[REDACTED]"
+    else
+      redact_tree(item, depth + 1)
+    end
+  end
+end
+
 --- Replace the values of token fields in a JSON text with [REDACTED].
+-- The text is decoded, so escapes in keys or values hide nothing; text
+-- that is not JSON gets a pattern replacement instead.
 function M.redact_body(body)
   if type(body) ~= "string" then
     return body
+  end
+  local decoded = core.json_decode(body)
+  if type(decoded) == "table" then
+    redact_tree(decoded, 0)
+    local text = core.json_encode(decoded)
+    if text then
+      return text
+    end
   end
   return (body:gsub('("token[%w_]*"%s*:%s*)"[^"]*"', '%1"[REDACTED]"'))
 end
