@@ -8,8 +8,8 @@ local validate = require "cloudflare.validate"
 local M = {}
 
 -- True when every field set in `want` has the same value in `have`. A
--- list (origins) must match in length too, so that an empty list asks
--- to clear a non-empty one.
+-- list (origins) must match in length too, so that an empty list
+-- requests clearing a non-empty one.
 local function covers(have, want)
   if type(want) ~= "table" then
     return have == want

@@ -39,8 +39,8 @@ function M.mask(value)
   return string.format("<hidden, %d characters>", #value)
 end
 
--- Metatables, one per type. `__jsontype` tells the JSON encoder whether
--- an empty table is an array or an object.
+-- Metatables, one per type. `__jsontype` marks for the JSON encoder
+-- whether an empty table is an array or an object.
 local function model_type(name, jsontype)
   return { __name = "cloudflare." .. name, __jsontype = jsontype }
 end

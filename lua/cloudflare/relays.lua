@@ -133,7 +133,7 @@ function Relays:get(relay_id, params, opts)
   }, opts)
 end
 
---- Create a relay. The result holds both tokens, shown only this once.
+--- Create a relay. The result contains both tokens, shown only this once.
 -- @tparam table params `name` (required), `account_id`
 -- @tparam[opt] table opts per-call `timeout`, `max_retries`, `deadline`
 --   and `headers`
