@@ -13,8 +13,9 @@ emulator_packages=(nginx-light libnginx-mod-http-lua curl)
 # liblua5.1-0-dev and libluajit2-5.1-dev check that the core compiles for
 # OpenResty; libluajit-5.1-dev would replace nginx's LuaJIT, so it is not
 # used.
-# clang and libclang-rt-14-dev build the libFuzzer targets.
-test_packages=(lua-busted lua-check luarocks openssl lua-ldoc
+# clang and libclang-rt-14-dev build the libFuzzer targets. lua-sec
+# provides ssl.https for the emulator's TLS spec.
+test_packages=(lua-busted lua-check luarocks openssl lua-sec lua-ldoc
   liblua5.1-0-dev libluajit2-5.1-dev clang libclang-rt-14-dev)
 
 usage() {
@@ -50,6 +51,9 @@ is_installed() {
 
 missing=()
 for package in "${wanted[@]}"; do
+  if [[ " ${missing[*]} " == *" $package "* ]]; then
+    continue
+  fi
   if ! is_installed "$package"; then
     missing+=("$package")
   fi
