@@ -31,3 +31,19 @@ void *cf_testudata(lua_State *L, int idx, const char *name) {
   lua_pop(L, 2);
   return p;
 }
+
+void cf_register_handle(lua_State *L, const char *name,
+                        const luaL_Reg *methods, lua_CFunction close,
+                        lua_CFunction tostring) {
+  cf_newmetatable(L, name);
+  lua_newtable(L);
+  cf_setfuncs(L, methods);
+  lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, close);
+  lua_setfield(L, -2, "__gc");
+  lua_pushcfunction(L, close);
+  lua_setfield(L, -2, "__close");
+  lua_pushcfunction(L, tostring);
+  lua_setfield(L, -2, "__tostring");
+  lua_pop(L, 1);
+}

@@ -17,7 +17,7 @@
 #define cf_setfuncs(L, l) luaL_setfuncs((L), (l), 0)
 #endif
 
-/* True when the value at idx is a number that holds an integer exactly. */
+/* True when the value at idx is a number with an exact integer value. */
 #if LUA_VERSION_NUM >= 503
 #define cf_isinteger(L, i) lua_isinteger((L), (i))
 #else
@@ -30,6 +30,15 @@ int cf_isinteger(lua_State *L, int idx);
  * 5.3+, so it is set here on every version.
  */
 void cf_newmetatable(lua_State *L, const char *name);
+
+/*
+ * Register the metatable `name` of a handle that must be closed: methods
+ * under __index, and `close` as __gc and __close, so that one idempotent
+ * cleanup serves all three. Leaves the stack as it found it.
+ */
+void cf_register_handle(lua_State *L, const char *name,
+                        const luaL_Reg *methods, lua_CFunction close,
+                        lua_CFunction tostring);
 
 /* Return the userdata at idx if its metatable is `name`, else NULL. */
 void *cf_testudata(lua_State *L, int idx, const char *name);

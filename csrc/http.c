@@ -2,7 +2,7 @@
  * The libcurl transport: a session owns one easy handle, so every request
  * of a client reuses the same connection pool (keep-alive).
  *
- * The Lua side sees a plain exchange: session:request(req) takes a table
+ * The Lua side gets a plain exchange: session:request(req) takes a table
  * { method, url, headers, body, timeout, connect_timeout } and returns
  * { status, headers, body, ... } or nil plus an error table. Any other
  * transport (for example nginx cosockets) can offer the same shape.
@@ -666,17 +666,7 @@ void cf_http_open(lua_State *L) {
      one thread in every host this library targets. */
   curl_global_init(CURL_GLOBAL_DEFAULT);
 
-  cf_newmetatable(L, SESSION_MT);
-  lua_newtable(L);
-  cf_setfuncs(L, methods);
-  lua_setfield(L, -2, "__index");
-  lua_pushcfunction(L, l_close);
-  lua_setfield(L, -2, "__gc");
-  lua_pushcfunction(L, l_close);
-  lua_setfield(L, -2, "__close");
-  lua_pushcfunction(L, l_tostring);
-  lua_setfield(L, -2, "__tostring");
-  lua_pop(L, 1);
+  cf_register_handle(L, SESSION_MT, methods, l_close, l_tostring);
 
   cf_setfuncs(L, funcs);
 }

@@ -445,17 +445,7 @@ void cf_multi_open(lua_State *L) {
     {NULL, NULL}
   };
 
-  cf_newmetatable(L, MULTI_MT);
-  lua_newtable(L);
-  cf_setfuncs(L, methods);
-  lua_setfield(L, -2, "__index");
-  lua_pushcfunction(L, l_close);
-  lua_setfield(L, -2, "__gc");
-  lua_pushcfunction(L, l_close);
-  lua_setfield(L, -2, "__close");
-  lua_pushcfunction(L, l_tostring);
-  lua_setfield(L, -2, "__tostring");
-  lua_pop(L, 1);
+  cf_register_handle(L, MULTI_MT, methods, l_close, l_tostring);
 
   cf_setfuncs(L, funcs);
 }
