@@ -178,7 +178,7 @@ describe("pagination", function()
 
   it("stops with an error when the server caps a run of ties", function()
     -- A stand-in transport for a server that returns at most 10 relays
-    -- per page, whatever per_page asks, with 30 sharing one timestamp.
+    -- per page, whatever per_page requests, with 30 sharing one timestamp.
     local stored = {}
     for i = 1, 34 do
       local created = i <= 30 and "2026-01-01T00:00:00Z"

@@ -1,5 +1,5 @@
 -- Checks that run before anything is sent: each returns a
--- ValidationError naming the field, and the emulator sees no request.
+-- ValidationError naming the field, and the emulator receives no request.
 
 local cloudflare = require "cloudflare"
 local emulator = require "spec.support.emulator"

@@ -262,8 +262,8 @@ local function printable(text)
   end))
 end
 
--- The longest argument echoed in an error message, in bytes, so that a
--- secret pasted into the wrong place is not shown whole.
+-- Maximum length, in bytes, of an argument echoed in an error message,
+-- so that a secret pasted into the wrong place is not shown whole.
 local MAX_ECHO = 40
 
 -- Quote a command-line word for an error message.

@@ -806,7 +806,7 @@ function Client:_wait_for_rate_limit(deadline, fields)
     wait = math.min(state.reset_at - now, self.config.max_retry_wait)
   end
 
-  -- `sent` holds the send time of each request in the window, in order.
+  -- `sent` contains the send time of each request in the window, in order.
   -- A request that must wait stores the time it will be sent before it
   -- sleeps, so that calls of a batch, which wait concurrently, queue
   -- behind it instead of all taking the same free slot.

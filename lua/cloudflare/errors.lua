@@ -1,7 +1,7 @@
 --- Error objects returned as the second value of every failed call.
 --
 -- An error is a table with a `name` a program can test, the HTTP `status`
--- and API `code` when the server answered, and a `__tostring` that gives
+-- and API `code` when the server responded, and a `__tostring` that gives
 -- one line a person can read.
 -- @module cloudflare.errors
 

@@ -207,8 +207,8 @@ function M.next_page(page)
     local per_page = params.per_page or #raw
     if #raw < per_page then
       -- A short page of relays already returned is the end, unless
-      -- result_info says more remain: then the server caps the page
-      -- below the run of equal timestamps and no cursor gets past it.
+      -- result_info reports more. Then the server caps the page below
+      -- the run of equal timestamps, and no cursor gets past it.
       local info = rawget(fetched, "result_info") or {}
       if info.total and info.count and info.total > info.count then
         return nil, errors.new("APIStatusError", string.format(

@@ -89,9 +89,9 @@ function M.should_retry(outcome, idempotent)
   if outcome.status then
     local header = outcome.headers and outcome.headers["x-should-retry"]
     local status = outcome.status
-    -- The header overrides the status rule for idempotent requests only:
-    -- a server that acted on a create and then asks for a retry would
-    -- get a second relay.
+    -- The header overrides the status rule for idempotent requests only,
+    -- because a server that acted on a create and then requests a retry
+    -- would get a second relay.
     if idempotent and header == "true" then
       return true
     elseif idempotent and header == "false" then

@@ -6,6 +6,8 @@ local policy = require "cloudflare.policy"
 
 local M = {}
 
+-- NOTE: integer nanoseconds need Lua 5.3+ (`//`, math.tointeger). On
+-- LuaJIT this module would need a two-part representation instead.
 local NS_PER_SECOND = 1000000000
 
 --- Parse an RFC 3339 date-time to whole seconds and nanoseconds since
